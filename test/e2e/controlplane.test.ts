@@ -7,6 +7,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { generate } from 'selfsigned';
 import { ensureKubeTools, pinnedKubeVersion, startControlPlane } from '../harness/controlplane.ts';
 
@@ -106,6 +107,21 @@ spec:
   });
   t.equal(bad.status, 422, 'method outside the CRD enum is rejected');
   t.match(bad.body?.message, 'spec.ingressOrRouteSpec.method: Unsupported value');
+});
+
+t.test('@kubernetes/client-node works with the kubeconfig', async (t) => {
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const ns = await kc.makeApiClient(CoreV1Api).readNamespace({ name: NS });
+  t.equal(ns.metadata?.name, NS);
+  const rec = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({
+    group: 'app.redislabs.com',
+    version: 'v1',
+    namespace: NS,
+    plural: 'redisenterpriseclusters',
+    name: 'rec',
+  })) as { spec?: { nodes?: number } };
+  t.equal(rec.spec?.nodes, 3);
 });
 
 t.test('a URL webhook on 127.0.0.1 is called and its denial reaches kubectl', async (t) => {
