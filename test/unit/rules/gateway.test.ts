@@ -1,9 +1,10 @@
 import t from 'tap';
+import type { KubeObject } from '../../../src/rules/types.ts';
 import { defaultContext } from '../../../src/rules/context.ts';
 import { evaluate } from '../../../src/rules/engine.ts';
 import { gateway } from '../../fixtures/objects.ts';
 
-const judge = (obj: object) => evaluate('Gateway', obj, defaultContext('istio-system'));
+const judge = (obj: KubeObject) => evaluate('Gateway', obj, defaultContext('istio-system'));
 
 t.test('gateway hosts', async (t) => {
   const cases: { hosts: unknown; messages: string[]; fix?: string }[] = [

@@ -1,9 +1,10 @@
 import t from 'tap';
+import type { KubeObject } from '../../../src/rules/types.ts';
 import { defaultContext } from '../../../src/rules/context.ts';
 import { evaluate } from '../../../src/rules/engine.ts';
 import { rec } from '../../fixtures/objects.ts';
 
-const judge = (obj: object) => evaluate('RedisEnterpriseCluster', obj, defaultContext('redis'));
+const judge = (obj: KubeObject) => evaluate('RedisEnterpriseCluster', obj, defaultContext('redis'));
 const istio = (dbFqdnSuffix: unknown, apiFqdnUrl: unknown = 'api.redis.example.com') =>
   rec({ method: 'istio', ...(apiFqdnUrl === null ? {} : { apiFqdnUrl }), dbFqdnSuffix });
 

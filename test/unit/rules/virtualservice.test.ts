@@ -1,10 +1,11 @@
 import t from 'tap';
+import type { KubeObject } from '../../../src/rules/types.ts';
 import { defaultContext } from '../../../src/rules/context.ts';
 import { evaluate } from '../../../src/rules/engine.ts';
 import { virtualService } from '../../fixtures/objects.ts';
 
-const judge = (obj: object) => evaluate('VirtualService', obj, defaultContext('redis'));
-const brief = (obj: object) => judge(obj).map((f) => `${f.severity} ${f.rule} ${f.message}`);
+const judge = (obj: KubeObject) => evaluate('VirtualService', obj, defaultContext('redis'));
+const brief = (obj: KubeObject) => judge(obj).map((f) => `${f.severity} ${f.rule} ${f.message}`);
 
 t.test('the documented good shape passes', async (t) => {
   // One wildcard host covers both names: Istio refuses "api.redis.example.com" next to

@@ -1,0 +1,93 @@
+/**
+ * `redis-istio-guard serve`: start the HTTPS server, keep its certificate fresh, and stop
+ * without failing an admission in flight.
+ */
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { ServeSettings } from '../config.ts';
+import type { ClusterView } from '../rules/context.ts';
+import { buildApp } from './app.ts';
+import { Readiness } from './health-plugin.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { checkPair, readPair, selfSignedPair, swapCertificate, watchPair, type KeyPair } from './tls.ts';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  logger: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+  /** The certificate in use at start (PEM), e.g. for a caBundle in tests. */
+  certificate: string;
+  /** Drain and stop: not ready at once, answer for shutdownDelaySeconds, finish in-flight, close. */
+  shutdown(reason: string): Promise<void>;
+}
+
+export interface ServeDeps {
+  logger?: Logger;
+  cluster?: () => ClusterView | undefined;
+  clusterDomain?: string;
+  /** Extra readiness conditions (e.g. cache sync) are set by the caller on this object. */
+  readiness?: Readiness;
+}
+
+async function initialPair(settings: ServeSettings): Promise<KeyPair> {
+  if (settings.tlsCertFile && settings.tlsKeyFile) return readPair(settings.tlsCertFile, settings.tlsKeyFile);
+  if (settings.tlsCertFile || settings.tlsKeyFile) throw new Error('--tls-cert-file and --tls-key-file go together');
+  if (settings.selfSigned) return selfSignedPair();
+  throw new Error('no serving certificate: pass --tls-cert-file and --tls-key-file, or --self-signed for a local run');
+}
+
+export async function startServer(settings: ServeSettings, deps: ServeDeps = {}): Promise<RunningServer> {
+  const logger = deps.logger ?? pino({ level: settings.logLevel, base: { app: 'redis-istio-guard' } });
+  const pair = await initialPair(settings);
+  const { notAfter } = checkPair(pair);
+  const metrics = createMetrics();
+  metrics.certificateExpiry.set(notAfter.getTime() / 1000);
+  const readiness = deps.readiness ?? new Readiness();
+  const app = await buildApp({
+    logger,
+    metrics,
+    readiness,
+    engine: { enforcement: settings.enforcement },
+    mutate: settings.mutate,
+    bodyLimit: settings.bodyLimit,
+    clusterDomain: deps.clusterDomain ?? 'cluster.local',
+    ...(deps.cluster ? { cluster: deps.cluster } : {}),
+    tls: pair,
+  });
+  const address = await app.listen({ port: settings.port, host: settings.host });
+  logger.info({ address, mutate: settings.mutate, selfSigned: !settings.tlsCertFile, notAfter }, 'serving');
+
+  let stopWatching = () => {};
+  if (settings.tlsCertFile && settings.tlsKeyFile) {
+    stopWatching = watchPair(settings.tlsCertFile, settings.tlsKeyFile, pair, {
+      onReload: (next, nextNotAfter) => {
+        swapCertificate(app.server as unknown as import('node:tls').Server, next);
+        metrics.certificateExpiry.set(nextNotAfter.getTime() / 1000);
+        metrics.certificateReloads.inc({ result: 'ok' });
+        logger.info({ notAfter: nextNotAfter }, 'serving certificate reloaded');
+      },
+      onError: (err) => {
+        metrics.certificateReloads.inc({ result: 'error' });
+        logger.warn({ err: String(err) }, 'serving certificate not reloaded; keeping the current one');
+      },
+    });
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string) => {
+    stopping ??= (async () => {
+      readiness.block('shutdown', `shutting down (${reason})`);
+      readiness.draining = true;
+      logger.info({ reason, delaySeconds: settings.shutdownDelaySeconds }, 'not ready; draining before close');
+      await new Promise((r) => setTimeout(r, settings.shutdownDelaySeconds * 1000));
+      stopWatching();
+      // close() stops accepting, closes idle keep-alive sockets and waits for requests in flight.
+      await app.close();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { app, url: address, logger, metrics, readiness, certificate: pair.cert, shutdown };
+}
