@@ -7,7 +7,7 @@ import { startServer } from '../../../src/server/serve.ts';
 import { gateway, rec, virtualService } from '../../fixtures/objects.ts';
 import { admissionReview, get, post } from '../../helpers/review.ts';
 
-async function server(t: Tap.Test, overrides: Partial<ServeSettings> = {}) {
+async function server(t: { teardown(fn: () => unknown): void }, overrides: Partial<ServeSettings> = {}) {
   const lines: any[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
