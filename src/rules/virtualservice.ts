@@ -5,8 +5,7 @@
  */
 import { forbidden, invalid, required, wrongType } from './finding.ts';
 import {
-  hostMatches,
-  hostSubsetOf,
+  HostIndex,
   isDNS1123Label,
   isIPAddress,
   leftmostWildcardFix,
@@ -21,6 +20,8 @@ import { defineRule, type Rule } from './rule.ts';
 import type { Finding, KubeObject } from './types.ts';
 
 const MESH = 'mesh';
+/** Enough to show the problem; a pathological list would otherwise make a finding per pair. */
+const MAX_DUPLICATE_FINDINGS = 100;
 
 /** The facts about a VirtualService that decide which host grammar Istio applies. */
 interface Binding {
@@ -94,14 +95,11 @@ export const vsDuplicateHost = defineRule(
     // Istio compares hosts only when every host passed its own checks.
     if (b.hosts.length !== arrayOf(field(obj.spec, 'hosts')).length) return [];
     if (b.hosts.some((h) => hostError(h, b) !== undefined)) return [];
-    const out: Finding[] = [];
-    for (let i = 0; i < b.hosts.length; i++)
-      for (let j = i + 1; j < b.hosts.length; j++) {
-        const hi = b.hosts[i] as string;
-        const hj = b.hosts[j] as string;
-        if (hostMatches(hi, hj)) out.push(invalid(id, `spec.hosts[${j}]`, hj, `duplicate hosts in virtual service: ${hi} & ${hj}`));
-      }
-    return out;
+    return new HostIndex(b.hosts).overlappingPairs(MAX_DUPLICATE_FINDINGS).map(([i, j]) => {
+      const hi = b.hosts[i] as string;
+      const hj = b.hosts[j] as string;
+      return invalid(id, `spec.hosts[${j}]`, hj, `duplicate hosts in virtual service: ${hi} & ${hj}`);
+    });
   },
 );
 
@@ -150,10 +148,10 @@ export const vsSniHost = defineRule(
 );
 
 /** The covered name closest to an uncovered sniHost: `db1-redis.example.com` under `*.redis.example.com`. */
-function coveredAlternative(sni: string, hosts: string[]): string | undefined {
+function coveredAlternative(sni: string, index: HostIndex): string | undefined {
   for (let i = sni.indexOf('-'); i > 0; i = sni.indexOf('-', i + 1)) {
     const candidate = `${sni.slice(0, i)}.${sni.slice(i + 1)}`;
-    if (hosts.some((h) => hostSubsetOf(candidate, h))) return candidate;
+    if (index.covers(candidate)) return candidate;
   }
   return undefined;
 }
@@ -165,13 +163,14 @@ export const vsSniCovered = defineRule(
   (id, obj) => {
     const out: Finding[] = [];
     const b = binding(obj);
+    const index = new HostIndex(b.hosts);
     forEachTlsMatch(obj, (match, mpath) =>
       arrayOf(field(match, 'sniHosts')).forEach((sni, n) => {
         if (typeof sni !== 'string' || sniSyntax(id, '', sni, b)?.severity === 'error') return;
         if (isIPAddress(sni)) return; // Istio skips coverage for IPs after its warning.
-        if (b.hosts.some((h) => hostSubsetOf(sni, h))) return;
+        if (index.covers(sni)) return;
         const why = `SNI host ${q(sni)} is not a compatible subset of any of the virtual service hosts: [${b.hosts.join(', ')}]`;
-        out.push(invalid(id, `${mpath}.sniHosts[${n}]`, sni, why, { fix: coveredAlternative(sni, b.hosts) }));
+        out.push(invalid(id, `${mpath}.sniHosts[${n}]`, sni, why, { fix: coveredAlternative(sni, index) }));
       }),
     );
     return out;
