@@ -17,6 +17,11 @@ export interface Finding {
   message: string;
   /** What to write instead, when there is one answer. */
   fix?: string;
+  /**
+   * A warning about the check itself (skipped, switched off), not about the object:
+   * enforcement `deny` never turns it into an error; `off` still drops it.
+   */
+  notice?: boolean;
 }
 
 /** A Kubernetes object as the rules see it: untrusted JSON. */

@@ -110,12 +110,15 @@ function forEachTlsMatch(obj: KubeObject, visit: (match: Json, path: string) => 
   );
 }
 
+/** Istio's own verdict on a sniHost's syntax (validateSniHost), before our stricter rule. */
+function istioSniError(sni: string, b: Binding): string | undefined {
+  // For sniHosts Istio tests only for the literal "mesh": no gateways counts as gateway-bound here.
+  return b.gateways.includes(MESH) ? validateWildcardDomain(sni) : validateWildcardDomainForVirtualServiceBoundToGateway(true, sni);
+}
+
 /** A sniHost's syntax verdict: undefined when fine, or a finding. */
 function sniSyntax(id: string, path: string, sni: string, b: Binding): Finding | undefined {
-  // For sniHosts Istio tests only for the literal "mesh": no gateways counts as gateway-bound here.
-  const err = b.gateways.includes(MESH)
-    ? validateWildcardDomain(sni)
-    : validateWildcardDomainForVirtualServiceBoundToGateway(true, sni);
+  const err = istioSniError(sni, b);
   if (err) {
     if (isIPAddress(sni))
       return invalid(id, path, sni, `using an IP address (${q(sni)}) goes against SNI spec and most clients do not support this`, {
@@ -166,8 +169,8 @@ export const vsSniCovered = defineRule(
     const index = new HostIndex(b.hosts);
     forEachTlsMatch(obj, (match, mpath) =>
       arrayOf(field(match, 'sniHosts')).forEach((sni, n) => {
-        if (typeof sni !== 'string' || sniSyntax(id, '', sni, b)?.severity === 'error') return;
-        if (isIPAddress(sni)) return; // Istio skips coverage for IPs after its warning.
+        // Istio judges coverage once its own syntax check passed; IPs only get its warning.
+        if (typeof sni !== 'string' || istioSniError(sni, b) !== undefined) return;
         if (index.covers(sni)) return;
         const why = `SNI host ${q(sni)} is not a compatible subset of any of the virtual service hosts: [${b.hosts.join(', ')}]`;
         out.push(invalid(id, `${mpath}.sniHosts[${n}]`, sni, why, { fix: coveredAlternative(sni, index) }));
