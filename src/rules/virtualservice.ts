@@ -212,12 +212,17 @@ export const vsRoutes = defineRule(
   },
 );
 
-/** Every route destination in http, tcp and tls routes, with its path. */
-export function forEachDestination(obj: KubeObject, visit: (destination: Json, path: string) => void): void {
+/** Every entry of `route` or `match` in the http, tcp and tls routes, with its path. */
+function forEachRouteEntry(obj: KubeObject, list: 'route' | 'match', visit: (entry: Json, path: string) => void): void {
   for (const kind of ['http', 'tcp', 'tls'] as const)
     arrayOf(field(obj.spec, kind)).forEach((route, i) =>
-      arrayOf(field(route, 'route')).forEach((dest, r) => visit(field(dest, 'destination'), `spec.${kind}[${i}].route[${r}].destination`)),
+      arrayOf(field(route, list)).forEach((entry, k) => visit(entry, `spec.${kind}[${i}].${list}[${k}]`)),
     );
+}
+
+/** Every route destination in http, tcp and tls routes, with its path. */
+export function forEachDestination(obj: KubeObject, visit: (destination: Json, path: string) => void): void {
+  forEachRouteEntry(obj, 'route', (dest, path) => visit(field(dest, 'destination'), `${path}.destination`));
 }
 
 export const vsDestinationHost = defineRule(
@@ -293,10 +298,7 @@ export function forEachGatewayRef(obj: KubeObject, visit: (name: string, path: s
       if (s !== undefined) visit(s, `${path}[${i}]`);
     });
   visitList(field(obj.spec, 'gateways'), 'spec.gateways');
-  for (const kind of ['http', 'tcp', 'tls'] as const)
-    arrayOf(field(obj.spec, kind)).forEach((route, i) =>
-      arrayOf(field(route, 'match')).forEach((m, k) => visitList(field(m, 'gateways'), `spec.${kind}[${i}].match[${k}].gateways`)),
-    );
+  forEachRouteEntry(obj, 'match', (m, path) => visitList(field(m, 'gateways'), `${path}.gateways`));
 }
 
 export const vsGatewayRef = defineRule(

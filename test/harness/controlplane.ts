@@ -15,7 +15,7 @@ import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensureGoTools, harnessRoot, repoRoot } from './gobuild.ts';
+import { ensureGoTools, harnessRoot, isAlive, repoRoot } from './gobuild.ts';
 
 export interface ExecResult {
   code: number;
@@ -126,15 +126,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolvePort(port));
     });
   });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function tail(file: string, lines = 40): string {
