@@ -2,6 +2,7 @@
  * The one rule engine. The webhook, the mutation and the `check` command all call `decide`,
  * so a user sees the same words wherever a rule fires.
  */
+import { clusterRules, switchedOff } from './cluster.ts';
 import type { Enforcement, RuleContext } from './context.ts';
 import { classify, gvkOf, type ObjectKind } from './object.ts';
 import { gatewayRules } from './gateway.ts';
@@ -10,7 +11,7 @@ import type { Rule } from './rule.ts';
 import type { Finding, GroupVersionKind, KubeObject } from './types.ts';
 import { virtualServiceRules } from './virtualservice.ts';
 
-export const builtinRules: readonly Rule[] = [...recRules, ...gatewayRules, ...virtualServiceRules];
+export const builtinRules: readonly Rule[] = [...recRules, ...gatewayRules, ...virtualServiceRules, ...clusterRules];
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -35,17 +36,21 @@ function enforce(findings: Finding[], enforcement: Readonly<Record<string, Enfor
     const mode = enforcement[f.rule];
     if (mode === 'off') continue;
     if (mode === 'warn' && f.severity === 'error') out.push({ ...f, severity: 'warning' });
-    else if (mode === 'deny' && f.severity === 'warning') out.push({ ...f, severity: 'error' });
+    else if (mode === 'deny' && f.severity === 'warning' && !f.notice) out.push({ ...f, severity: 'error' });
     else out.push(f);
   }
   return out;
 }
 
-/** Runs every rule for the object's kind. Unknown kinds get no finding. */
+/**
+ * Runs every rule for the object's kind, except those switched off by the skip-rules annotation
+ * on the object or its namespace (each said in a warning). Unknown kinds get no finding.
+ */
 export function evaluate(kind: ObjectKind, obj: KubeObject, ctx: RuleContext, opts: EngineOptions = {}): Finding[] {
   const rules = opts.rules ?? builtinRules;
-  const findings = rules.filter((r) => r.kind === kind).flatMap((r) => r.check(obj, ctx));
-  return enforce(findings, opts.enforcement);
+  const off = switchedOff(obj, ctx, kind, rules);
+  const findings = rules.filter((r) => r.kind === kind && !off.rules.has(r.id)).flatMap((r) => r.check(obj, ctx));
+  return enforce([...findings, ...off.notices], opts.enforcement);
 }
 
 const ratchetKey = (f: Finding) => `${f.rule}\u0000${JSON.stringify(f.value) ?? ''}`;
