@@ -216,6 +216,17 @@ for (const mode of Object.keys(modeValues) as Mode[]) {
         t.ok(leaf.verify(ca.publicKey), 'serving cert signed by the CA');
         t.ok(leaf.checkHost(SVC_HOST), `serving cert valid for ${SVC_HOST}`);
         t.ok(leaf.checkPrivateKey(createPrivateKey(pem(secret.data['tls.key']))), 'key matches');
+        // The layout src/certs/manager.ts keeps: the signing CA and its key, ca.crt the bundle.
+        t.same(Object.keys(secret.data).sort(), ['ca.crt', 'signer.crt', 'signer.key', 'tls.crt', 'tls.key']);
+        t.equal(secret.data['signer.crt'], secret.data['ca.crt']);
+        t.ok(new X509Certificate(pem(secret.data['signer.crt'])).checkPrivateKey(createPrivateKey(pem(secret.data['signer.key']))));
+        const env = Object.fromEntries((r.one('Deployment').spec.template.spec.containers[0].env as any[]).map((e) => [e.name, e.value]));
+        t.match(env, {
+          REDIS_ISTIO_GUARD_CERT_SECRET: secretName,
+          REDIS_ISTIO_GUARD_VALIDATING_WEBHOOK_CONFIGURATION: FULLNAME,
+        });
+        t.ok((env.REDIS_ISTIO_GUARD_CERT_NAMES as string).split(',').includes(SVC_HOST));
+        t.equal(env.REDIS_ISTIO_GUARD_MUTATING_WEBHOOK_CONFIGURATION, mutate ? FULLNAME : undefined);
         for (const cfg of configs) {
           t.equal(cfg.webhooks[0].clientConfig.caBundle, secret.data['ca.crt'], `${cfg.kind} caBundle is the CA`);
           t.notOk(cfg.metadata.annotations?.['cert-manager.io/inject-ca-from']);

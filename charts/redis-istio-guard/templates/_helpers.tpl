@@ -114,25 +114,34 @@ selfSigned: generated once per render in certs-selfsigned (see rig.selfSignedMat
 {{- end }}
 
 {{/*
-selfSigned certificate material as YAML {ca, crt, key}, base64 encoded. An existing Secret is
-reused (so upgrades keep the certificate and the caBundle stable); otherwise a CA and a serving
-certificate for the Service's DNS names are generated. The result is memoised in .Values so that
-the Secret and every webhook configuration in one render share the same CA.
+selfSigned certificate material as YAML {data: {...base64...}, annotations: {...}, ca: <base64 ca.crt>,
+crt: <base64 tls.crt>}. The Secret layout is the one the webhook's certificate manager keeps
+(src/certs/manager.ts): tls.crt/tls.key serving pair, ca.crt trusted CA bundle, signer.crt/signer.key
+the signing CA, next.crt/next.key a CA being rotated in. An existing usable Secret is reused as is
+(so upgrades keep the certificate and the caBundle stable, including one the webhook renewed);
+otherwise a CA and a serving certificate for the Service's DNS names are generated. The result is
+memoised in .Values so that the Secret and every webhook configuration in one render agree.
 */}}
 {{- define "rig.selfSignedMaterial" -}}
 {{- if not (hasKey .Values "_rigSelfSigned") }}
 {{- $secret := lookup "v1" "Secret" .Release.Namespace (include "rig.tlsSecretName" .) }}
 {{- $m := dict }}
-{{- if and $secret $secret.data (hasKey $secret.data "ca.crt") (hasKey $secret.data "tls.crt") (hasKey $secret.data "tls.key") }}
-{{- $m = dict "ca" (index $secret.data "ca.crt") "crt" (index $secret.data "tls.crt") "key" (index $secret.data "tls.key") }}
+{{- $data := dict }}
+{{- if $secret }}{{ $data = default (dict) $secret.data }}{{ end }}
+{{- if and (hasKey $data "ca.crt") (hasKey $data "tls.crt") (hasKey $data "tls.key") (hasKey $data "signer.crt") (hasKey $data "signer.key") }}
+{{- $annotations := dict }}
+{{- $since := index (default (dict) $secret.metadata.annotations) "redis-istio-guard.io/next-ca-since" }}
+{{- if $since }}{{ $_ := set $annotations "redis-istio-guard.io/next-ca-since" $since }}{{ end }}
+{{- $m = dict "data" $data "annotations" $annotations "ca" (index $data "ca.crt") "crt" (index $data "tls.crt") }}
 {{- else }}
 {{- $svc := include "rig.fullname" . }}
 {{- $ns := .Release.Namespace }}
 {{- $days := int .Values.certificates.selfSigned.validityDays }}
-{{- $ca := genCA (printf "%s-ca" $svc) $days }}
+{{- $ca := genCA (printf "%s-tls-ca" $svc) $days }}
 {{- $dns := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) }}
 {{- $cert := genSignedCert (printf "%s.%s.svc" $svc $ns) nil $dns $days $ca }}
-{{- $m = dict "ca" ($ca.Cert | b64enc) "crt" ($cert.Cert | b64enc) "key" ($cert.Key | b64enc) }}
+{{- $data = dict "tls.crt" ($cert.Cert | b64enc) "tls.key" ($cert.Key | b64enc) "ca.crt" ($ca.Cert | b64enc) "signer.crt" ($ca.Cert | b64enc) "signer.key" ($ca.Key | b64enc) }}
+{{- $m = dict "data" $data "annotations" (dict) "ca" ($ca.Cert | b64enc) "crt" ($cert.Cert | b64enc) }}
 {{- end }}
 {{- $_ := set .Values "_rigSelfSigned" $m }}
 {{- end }}
