@@ -235,6 +235,7 @@ for (const mode of Object.keys(modeValues) as Mode[]) {
         const role = r.one('Role');
         t.same(role.rules, [
           { apiGroups: [''], resources: ['secrets'], resourceNames: [secretName], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
         ]);
         const webhookRules = (r.one('ClusterRole').rules as any[]).filter((x) => x.apiGroups.includes('admissionregistration.k8s.io'));
         t.same(

@@ -91,3 +91,22 @@ export async function helmTemplate(
   if (res.code !== 0) throw new Error(`helm template failed (${res.code}): ${res.stderr}`);
   return rendered(res.stdout);
 }
+
+/**
+ * The chart's webhook configurations, for end-to-end tests that run the webhook on the host:
+ * each webhook's Service reference is swapped for `${baseUrl}${path}` (path from the chart), and
+ * caBundle set to caPem (base64-encoded here) or removed.
+ */
+export function webhookConfigurationsForUrl(r: Rendered, baseUrl: string, caPem?: string): Manifest[] {
+  return r.objects
+    .filter((o) => o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration')
+    .map((o) => {
+      const copy = structuredClone(o);
+      for (const wh of copy.webhooks as { clientConfig: { service?: { path?: string }; url?: string; caBundle?: string } }[]) {
+        const path = wh.clientConfig.service?.path ?? '';
+        wh.clientConfig = { url: `${baseUrl}${path}`, ...(caPem ? { caBundle: Buffer.from(caPem).toString('base64') } : {}) };
+      }
+      if (copy.metadata.annotations) delete copy.metadata.annotations['cert-manager.io/inject-ca-from'];
+      return copy;
+    });
+}
