@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultServeSettings, parseEnforcement, type ServeSettings } from '../config.ts';
 import { builtinRules } from '../rules/engine.ts';
 import { startServer } from '../server/serve.ts';
+import { registerCheck } from './check.ts';
 
 const ENV = 'REDIS_ISTIO_GUARD_';
 
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
         });
     });
 
+  registerCheck(program);
   return program;
 }
 
