@@ -7,10 +7,13 @@
  * Then the default rendering is applied for real: with no pod behind the Service and
  * failurePolicy Fail, a Gateway in an ordinary namespace is rejected, while kube-system, the
  * release namespace and an opted-out namespace are never sent to the webhook.
+ *
+ * Last, `helm install` and `helm upgrade` against the same API server: upgrades keep the selfSigned
+ * Secret and caBundle (the chart looks the Secret up), also after the webhook renewed it.
  */
 import t from 'tap';
 import { startControlPlane } from '../harness/controlplane.ts';
-import { ensureHelm, helmTemplate, NAMESPACE } from '../harness/helm/helm.ts';
+import { chartDir, ensureHelm, helmTemplate, NAMESPACE } from '../harness/helm/helm.ts';
 import { stringify } from 'yaml';
 
 // Cold builds of helm, kube-apiserver, etcd and kubectl take minutes; later runs reuse them.
@@ -95,4 +98,41 @@ spec:
     const res = await cp.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: gateway(free) });
     t.equal(res.code, 0, `${free} is not sent to the webhook: ${res.stderr}`);
   }
+});
+
+t.test('helm install, then upgrade, keeps the selfSigned certificate (and one the webhook renewed)', async (t) => {
+  const ns = 'rig-upgrade';
+  const args = ['--namespace', ns, '--kubeconfig', cp.kubeconfig];
+  const install = await helm.run(['install', 'guard', chartDir, '--create-namespace', ...args]);
+  t.equal(install.code, 0, install.stderr);
+  t.teardown(() => helm.run(['uninstall', 'guard', ...args]));
+  const secretPath = `/api/v1/namespaces/${ns}/secrets/guard-redis-istio-guard-tls`;
+  const vwcPath = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/guard-redis-istio-guard';
+  const caBundle = async () => (await cp.request('GET', vwcPath)).body.webhooks[0].clientConfig.caBundle as string;
+  const first = (await cp.request('GET', secretPath)).body;
+  t.equal(await caBundle(), first.data['ca.crt'], 'caBundle is the installed CA');
+
+  const upgrade = await helm.run(['upgrade', 'guard', chartDir, ...args, '--set', 'replicaCount=3']);
+  t.equal(upgrade.code, 0, upgrade.stderr);
+  const second = (await cp.request('GET', secretPath)).body;
+  t.same(second.data, first.data, 'upgrade reused the Secret');
+  t.equal(await caBundle(), first.data['ca.crt'], 'caBundle unchanged');
+
+  // As if the webhook rotated its CA: the next upgrade keeps what it finds, annotation included.
+  const rotated = { ...first.data, 'ca.crt': Buffer.from(Buffer.from(first.data['ca.crt'], 'base64').toString().repeat(2)).toString('base64') };
+  const patch = await cp.request('PATCH', secretPath, {
+    metadata: { annotations: { 'redis-istio-guard.io/next-ca-since': '2026-01-01T00:00:00.000Z' } },
+    data: rotated,
+  });
+  t.equal(patch.status, 200);
+  const again = await helm.run(['upgrade', 'guard', chartDir, ...args]);
+  t.equal(again.code, 0, again.stderr);
+  const third = (await cp.request('GET', secretPath)).body;
+  t.same(third.data, rotated, 'renewed Secret kept');
+  t.equal(third.metadata.annotations['redis-istio-guard.io/next-ca-since'], '2026-01-01T00:00:00.000Z');
+  t.equal(await caBundle(), rotated['ca.crt'], 'caBundle follows the renewed Secret');
+
+  const uninstall = await helm.run(['uninstall', 'guard', ...args]);
+  t.equal(uninstall.code, 0, uninstall.stderr);
+  t.equal((await cp.request('GET', vwcPath)).status, 404, 'uninstall removes the webhook configuration');
 });
