@@ -138,6 +138,8 @@ function assertDeployment(t: Test, r: Rendered, mutate: boolean, secretName: str
   t.ok(pod.terminationGracePeriodSeconds > preStop + Number(env.REDIS_ISTIO_GUARD_SHUTDOWN_DELAY), 'grace > preStop + shutdown delay');
   const tlsVolume = (pod.volumes as any[]).find((v) => v.name === 'tls');
   t.equal(tlsVolume.secret.secretName, secretName);
+  t.equal(tlsVolume.secret.defaultMode, 0o440, 'key readable by owner and fsGroup only');
+  t.equal(pod.securityContext.fsGroup, 1000);
   t.ok((c.volumeMounts as any[]).some((m) => m.name === 'tls' && m.readOnly === true && m.mountPath === '/etc/redis-istio-guard/tls'));
 }
 
