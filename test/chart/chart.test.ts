@@ -303,16 +303,20 @@ t.test('values override the safe defaults only where asked', async (t) => {
 });
 
 t.test('helm template refuses unsafe or incomplete values', async (t) => {
+  // values.schema.json catches types, enums, ranges and typos; the templates catch combinations.
   const cases: [string, Record<string, string | number>, RegExp][] = [
-    ['unknown mode', { 'certificates.mode': 'none' }, /certificates.mode must be selfSigned, certManager or existingSecret/],
+    ['unknown mode', { 'certificates.mode': 'none' }, /at '\/certificates\/mode': value must be one of 'selfSigned', 'certManager', 'existingSecret'/],
     ['existingSecret without a Secret', { 'certificates.mode': 'existingSecret' }, /certificates.secretName is required/],
     [
       'existingSecret without a CA bundle',
       { 'certificates.mode': 'existingSecret', 'certificates.secretName': 'x' },
       /certificates.existingSecret.caBundle .* is required/,
     ],
-    ['bad failurePolicy', { 'webhook.failurePolicy': 'Maybe' }, /failurePolicy must be Fail or Ignore/],
-    ['timeout over 30 s', { 'webhook.timeoutSeconds': 31 }, /timeoutSeconds must be from 1 to 30/],
+    ['bad failurePolicy', { 'webhook.failurePolicy': 'Maybe' }, /at '\/webhook\/failurePolicy': value must be one of 'Fail', 'Ignore'/],
+    ['timeout over 30 s', { 'webhook.timeoutSeconds': 31 }, /at '\/webhook\/timeoutSeconds': maximum: got 31, want 30/],
+    ['a typo', { 'webhook.failurPolicy': 'Ignore' }, /additional properties 'failurPolicy' not allowed/],
+    ['a bad rule mode', { 'server.rules.rec-db-suffix': 'maybe' }, /at '\/server\/rules\/rec-db-suffix': value must be one of 'deny', 'warn', 'off'/],
+    ['no replicas', { replicaCount: 0 }, /at '\/replicaCount': minimum: got 0, want 1/],
     ['grace too short', { terminationGracePeriodSeconds: 10 }, /terminationGracePeriodSeconds \(10\) must be longer than/],
   ];
   for (const [name, values, message] of cases) {
