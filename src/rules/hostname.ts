@@ -180,11 +180,14 @@ export class HostIndex {
   private readonly exact = new Map<string, number[]>();
   /** "*X" hosts, keyed by X. */
   private readonly wildcards = new Map<string, number[]>();
+  /** The lengths of those X: only suffixes of these lengths can be keys. */
+  private readonly wildcardLengths: number[] = [];
 
   constructor(hosts: readonly string[]) {
     hosts.forEach((h, i) => {
       const map = isWildcarded(h) ? this.wildcards : this.exact;
       const key = isWildcarded(h) ? h.slice(1) : h;
+      if (isWildcarded(h) && !this.wildcardLengths.includes(key.length)) this.wildcardLengths.push(key.length);
       const list = map.get(key);
       if (list) list.push(i);
       else map.set(key, [i]);
@@ -193,7 +196,10 @@ export class HostIndex {
 
   /** Indices of wildcard hosts "*X" where X is a suffix of `name` (X may be empty). */
   private wildcardsEndingOf(name: string, visit: (i: number, suffixLength: number) => void): void {
-    for (let k = 0; k <= name.length; k++) for (const i of this.wildcards.get(name.slice(k)) ?? []) visit(i, name.length - k);
+    for (const n of this.wildcardLengths) {
+      if (n > name.length) continue;
+      for (const i of this.wildcards.get(name.slice(name.length - n)) ?? []) visit(i, n);
+    }
   }
 
   /** Is `sni` a subset of some host (host.Name.SubsetOf)? */
