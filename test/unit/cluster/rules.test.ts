@@ -496,8 +496,7 @@ t.test('edit distance and close names', async (t) => {
   t.same(closeNames('DB1', ['db1']), ['db1'], 'case-insensitive');
   t.same(closeNames('redis-gatway', ['redis-gateway', 'other-gateway']), ['redis-gateway']);
   t.same(closeNames('x', []), []);
+  // A namespace with 20,000 Services still yields the few close names (speed is measured in bench/).
   const many = Array.from({ length: 20_000 }, (_, i) => `svc-${i}`);
-  const started = process.hrtime.bigint();
-  closeNames('svc-12345x', many);
-  t.ok(Number(process.hrtime.bigint() - started) / 1e6 < 500, 'fast enough on a namespace with 20,000 Services');
+  t.ok(closeNames('svc-12345x', many).includes('svc-12345'), 'the closest of 20,000 names is found');
 });
