@@ -1,5 +1,7 @@
 /** Settings of `serve`, from flags or REDIS_ISTIO_GUARD_* environment variables. */
-import type { Enforcement } from './rules/context.ts';
+import type { ClusterChecksMode } from './cluster/credentials.ts';
+import type { CacheMissPolicy, Enforcement } from './rules/context.ts';
+import { isDNS1123Label, validateFQDN } from './rules/hostname.ts';
 
 export interface ServeSettings {
   port: number;
@@ -14,6 +16,19 @@ export interface ServeSettings {
   shutdownDelaySeconds: number;
   logLevel: string;
   enforcement: Record<string, Enforcement>;
+  /**
+   * Cluster-aware checks from a live cache: `auto` (the CLI default) turns them on in a pod or
+   * with an explicit kubeconfig; `on` also reads KUBECONFIG or ~/.kube/config. Absent: off.
+   */
+  clusterChecks?: ClusterChecksMode;
+  /** Kubeconfig file for the cluster checks; wins over in-cluster credentials. */
+  kubeconfig?: string;
+  /** Namespaces to watch; absent or empty: all. */
+  namespaces?: string[];
+  /** Cluster domain for `name.ns.svc.<domain>` hosts. Default cluster.local. */
+  clusterDomain?: string;
+  /** When a cluster check cannot judge (cache not synced, namespace not watched): allow with a warning, or deny. */
+  onCacheMiss?: CacheMissPolicy;
 }
 
 /**
@@ -47,4 +62,19 @@ export function parseEnforcement(items: string[], knownRules: readonly string[])
     out[id] = mode as Enforcement;
   }
   return out;
+}
+
+/** Parses a comma-separated namespace list; empty means all namespaces. */
+export function parseNamespaces(value: string): string[] {
+  const out = [...new Set(value.split(',').map((s) => s.trim()).filter(Boolean))];
+  for (const ns of out) if (!isDNS1123Label(ns) || ns !== ns.toLowerCase()) throw new Error(`namespace ${JSON.stringify(ns)} is not a valid namespace name`);
+  return out;
+}
+
+/** Checks a cluster domain such as cluster.local; returns it without surrounding dots. */
+export function parseClusterDomain(value: string): string {
+  const domain = value.trim().replace(/^\.+|\.+$/g, '');
+  const err = validateFQDN(domain);
+  if (err) throw new Error(`cluster domain ${JSON.stringify(value)}: ${err}`);
+  return domain;
 }

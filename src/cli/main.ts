@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `redis-istio-guard` executable: subcommands over the one rule engine. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultServeSettings, parseEnforcement, type ServeSettings } from '../config.ts';
+import { defaultServeSettings, parseClusterDomain, parseEnforcement, parseNamespaces, type ServeSettings } from '../config.ts';
 import { builtinRules } from '../rules/engine.ts';
 import { startServer } from '../server/serve.ts';
 import { registerCheck } from './check.ts';
@@ -17,6 +17,17 @@ function integer(min: number, max: number) {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Wraps a parser that throws Error so commander reports it as a bad argument. */
+function checked<T>(parse: (value: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+}
 
 export function buildProgram(): Command {
   const program = new Command('redis-istio-guard')
@@ -47,6 +58,26 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--log-level <level>', 'pino log level').env(`${ENV}LOG_LEVEL`).default('info').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .addOption(new Option('--rule <id=mode>', 'set a rule to deny, warn or off (repeatable; env: comma-separated)').env(`${ENV}RULES`).argParser(collect))
+    .addOption(
+      new Option('--cluster-checks <mode>', 'check destinations, ports and Gateways against a live cache: auto (on in a pod or with --kubeconfig), on, off')
+        .env(`${ENV}CLUSTER_CHECKS`)
+        .default('auto')
+        .choices(['auto', 'on', 'off']),
+    )
+    .addOption(new Option('--kubeconfig <file>', 'kubeconfig for the cluster checks (otherwise in-cluster, then KUBECONFIG, then ~/.kube/config)').env(`${ENV}KUBECONFIG`))
+    .addOption(new Option('--namespaces <list>', 'comma-separated namespaces to watch (default: all)').env(`${ENV}NAMESPACES`).argParser(checked(parseNamespaces)))
+    .addOption(
+      new Option('--cluster-domain <domain>', 'cluster domain of Service host names')
+        .env(`${ENV}CLUSTER_DOMAIN`)
+        .default('cluster.local')
+        .argParser(checked(parseClusterDomain)),
+    )
+    .addOption(
+      new Option('--on-cache-miss <policy>', 'when the cache cannot tell (not synced, namespace not watched): allow with a warning, or deny')
+        .env(`${ENV}ON_CACHE_MISS`)
+        .default('allow')
+        .choices(['allow', 'deny']),
+    )
     .action(async (o) => {
       const settings: ServeSettings = {
         port: o.port,
@@ -59,6 +90,11 @@ export function buildProgram(): Command {
         shutdownDelaySeconds: o.shutdownDelay,
         logLevel: o.logLevel,
         enforcement: parseEnforcement(typeof o.rule === 'string' ? [o.rule] : (o.rule ?? []), builtinRules.map((r) => r.id)),
+        clusterChecks: o.clusterChecks,
+        ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+        ...(o.namespaces && o.namespaces.length > 0 ? { namespaces: o.namespaces } : {}),
+        clusterDomain: o.clusterDomain,
+        onCacheMiss: o.onCacheMiss,
       };
       const server = await startServer(settings);
       for (const signal of ['SIGTERM', 'SIGINT'] as const)

@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ServeSettings } from '../config.ts';
+import { resolveClusterAccess } from '../cluster/credentials.ts';
+import { ClusterCache, kubeTransport, type Timings, type Transport } from '../cluster/informers.ts';
 import type { ClusterView } from '../rules/context.ts';
 import { buildApp } from './app.ts';
 import { Readiness } from './health-plugin.ts';
@@ -19,6 +21,8 @@ export interface RunningServer {
   readiness: Readiness;
   /** The certificate in use at start (PEM), e.g. for a caBundle in tests. */
   certificate: string;
+  /** The live cluster cache, when cluster checks are on. */
+  cluster?: ClusterCache;
   /** Drain and stop: not ready at once, answer for shutdownDelaySeconds, finish in-flight, close. */
   shutdown(reason: string): Promise<void>;
 }
@@ -29,6 +33,44 @@ export interface ServeDeps {
   clusterDomain?: string;
   /** Extra readiness conditions (e.g. cache sync) are set by the caller on this object. */
   readiness?: Readiness;
+  /** Feeds the cluster cache from this transport instead of a kubeconfig (tests). */
+  clusterTransport?: Transport;
+  clusterTimings?: Partial<Timings>;
+}
+
+/**
+ * Starts the cluster cache when cluster checks are on (see resolveClusterAccess). Readiness is
+ * blocked at once, before the server listens, until every informer has finished its first list.
+ */
+function startClusterCache(settings: ServeSettings, deps: ServeDeps, logger: Logger, metrics: Metrics, readiness: Readiness): ClusterCache | undefined {
+  let transport = deps.clusterTransport;
+  if (!transport) {
+    const access = resolveClusterAccess({ mode: settings.clusterChecks ?? 'off', kubeconfig: settings.kubeconfig });
+    if (!access.enabled) {
+      logger.info({ clusterChecks: settings.clusterChecks ?? 'off' }, access.reason);
+      return undefined;
+    }
+    logger.info({ credentials: access.source, server: access.kubeConfig.getCurrentCluster()?.server, namespaces: settings.namespaces ?? 'all' }, 'cluster checks on');
+    transport = kubeTransport(access.kubeConfig);
+  }
+  const cache = new ClusterCache({
+    transport,
+    namespaces: settings.namespaces,
+    onCacheMiss: settings.onCacheMiss ?? 'allow',
+    registry: metrics.registry,
+    readiness,
+    log: logger,
+    ...(deps.clusterTimings ? { timings: deps.clusterTimings } : {}),
+  });
+  const started = Date.now();
+  cache.start();
+  void cache.synced().then(() => {
+    const objects = Object.fromEntries(
+      (['Service', 'Gateway', 'RedisEnterpriseCluster', 'RedisEnterpriseDatabase', 'Namespace'] as const).map((k) => [k, cache.index.size(k)]),
+    );
+    logger.info({ ms: Date.now() - started, objects, absent: cache.status().filter((r) => r.absent).map((r) => r.kind) }, 'cluster cache synced');
+  });
+  return cache;
 }
 
 async function initialPair(settings: ServeSettings): Promise<KeyPair> {
@@ -45,18 +87,30 @@ export async function startServer(settings: ServeSettings, deps: ServeDeps = {})
   const metrics = createMetrics();
   metrics.certificateExpiry.set(notAfter.getTime() / 1000);
   const readiness = deps.readiness ?? new Readiness();
-  const app = await buildApp({
-    logger,
-    metrics,
-    readiness,
-    engine: { enforcement: settings.enforcement },
-    mutate: settings.mutate,
-    bodyLimit: settings.bodyLimit,
-    clusterDomain: deps.clusterDomain ?? 'cluster.local',
-    ...(deps.cluster ? { cluster: deps.cluster } : {}),
-    tls: pair,
-  });
-  const address = await app.listen({ port: settings.port, host: settings.host });
+  const cache = deps.cluster ? undefined : startClusterCache(settings, deps, logger, metrics, readiness);
+  const cluster = deps.cluster ?? (cache ? () => cache.index : undefined);
+  const stopCache = async () => {
+    await cache?.stop();
+  };
+  let app: FastifyInstance;
+  let address: string;
+  try {
+    app = await buildApp({
+      logger,
+      metrics,
+      readiness,
+      engine: { enforcement: settings.enforcement },
+      mutate: settings.mutate,
+      bodyLimit: settings.bodyLimit,
+      clusterDomain: deps.clusterDomain ?? settings.clusterDomain ?? 'cluster.local',
+      ...(cluster ? { cluster } : {}),
+      tls: pair,
+    });
+    address = await app.listen({ port: settings.port, host: settings.host });
+  } catch (err) {
+    await stopCache();
+    throw err;
+  }
   logger.info({ address, mutate: settings.mutate, selfSigned: !settings.tlsCertFile, notAfter }, 'serving');
 
   let stopWatching = () => {};
@@ -85,9 +139,10 @@ export async function startServer(settings: ServeSettings, deps: ServeDeps = {})
       stopWatching();
       // close() stops accepting, closes idle keep-alive sockets and waits for requests in flight.
       await app.close();
+      await stopCache();
       logger.info('stopped');
     })();
     return stopping;
   };
-  return { app, url: address, logger, metrics, readiness, certificate: pair.cert, shutdown };
+  return { app, url: address, logger, metrics, readiness, certificate: pair.cert, shutdown, ...(cache ? { cluster: cache } : {}) };
 }
