@@ -29,6 +29,17 @@ export interface ServeSettings {
   clusterDomain?: string;
   /** When a cluster check cannot judge (cache not synced, namespace not watched): allow with a warning, or deny. */
   onCacheMiss?: CacheMissPolicy;
+  /** selfSigned certificate mode: the Secret the in-process manager keeps (the chart sets these). */
+  certificates?: CertificateManagerSettings;
+}
+
+export interface CertificateManagerSettings {
+  secretName: string;
+  namespace: string;
+  /** DNS names the serving certificate covers: svc, svc.ns, svc.ns.svc, ... */
+  names: string[];
+  validatingWebhookConfigurations: string[];
+  mutatingWebhookConfigurations: string[];
 }
 
 /**

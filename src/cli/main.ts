@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultServeSettings, parseClusterDomain, parseEnforcement, parseNamespaces, type ServeSettings } from '../config.ts';
 import { builtinRules } from '../rules/engine.ts';
-import { startServer } from '../server/serve.ts';
+import { startServer, type RunningServer } from '../server/serve.ts';
 import { registerCheck } from './check.ts';
 
 const ENV = 'REDIS_ISTIO_GUARD_';
@@ -17,6 +17,24 @@ function integer(min: number, max: number) {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * A switch that also reads its environment variable's value: commander's plain boolean flags
+ * turn on whenever the variable exists, so MUTATE=false would have meant true.
+ */
+function booleanOption(flag: string, description: string, env: string): Option {
+  return new Option(`${flag} [enabled]`, `${description} (true or false)`)
+    .env(env)
+    .preset('true')
+    .argParser((value: string) => {
+      const v = value.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+      throw new InvalidArgumentError('must be true or false');
+    });
+}
+
+const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Wraps a parser that throws Error so commander reports it as a bad argument. */
 function checked<T>(parse: (value: string) => T) {
@@ -42,8 +60,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--host <addr>', 'address to listen on').env(`${ENV}HOST`).default(defaultServeSettings.host))
     .addOption(new Option('--tls-cert-file <file>', 'serving certificate (PEM); reloaded when it changes').env(`${ENV}TLS_CERT_FILE`))
     .addOption(new Option('--tls-key-file <file>', 'serving key (PEM)').env(`${ENV}TLS_KEY_FILE`))
-    .addOption(new Option('--self-signed', 'make an in-memory certificate for localhost and 127.0.0.1').env(`${ENV}SELF_SIGNED`))
-    .addOption(new Option('--mutate', 'rewrite hyphen REC suffixes to the dot form on POST /mutate').env(`${ENV}MUTATE`))
+    .addOption(booleanOption('--self-signed', 'make an in-memory certificate for localhost and 127.0.0.1', `${ENV}SELF_SIGNED`))
+    .addOption(booleanOption('--mutate', 'rewrite hyphen REC suffixes to the dot form on POST /mutate', `${ENV}MUTATE`))
     .addOption(
       new Option('--body-limit <bytes>', 'largest request body accepted')
         .env(`${ENV}BODY_LIMIT`)
@@ -78,14 +96,23 @@ export function buildProgram(): Command {
         .default('allow')
         .choices(['allow', 'deny']),
     )
+    .addOption(new Option('--cert-secret <name>', 'selfSigned mode: the Secret holding the CA and serving certificate, kept by this process').env(`${ENV}CERT_SECRET`))
+    .addOption(new Option('--cert-namespace <ns>', 'namespace of --cert-secret').env('POD_NAMESPACE'))
+    .addOption(new Option('--cert-names <list>', 'comma-separated DNS names of the serving certificate').env(`${ENV}CERT_NAMES`).argParser(list))
+    .addOption(
+      new Option('--validating-webhook-configuration <name>', 'whose caBundle the certificate manager keeps').env(`${ENV}VALIDATING_WEBHOOK_CONFIGURATION`),
+    )
+    .addOption(new Option('--mutating-webhook-configuration <name>', 'likewise, when mutation is on').env(`${ENV}MUTATING_WEBHOOK_CONFIGURATION`))
     .action(async (o) => {
+      if (o.certSecret && (!o.certNamespace || !o.certNames?.length))
+        throw new Error('--cert-secret needs --cert-namespace (POD_NAMESPACE) and --cert-names');
       const settings: ServeSettings = {
         port: o.port,
         host: o.host,
         tlsCertFile: o.tlsCertFile,
         tlsKeyFile: o.tlsKeyFile,
-        selfSigned: o.selfSigned === true || o.selfSigned === 'true',
-        mutate: o.mutate === true || o.mutate === 'true',
+        selfSigned: o.selfSigned === true,
+        mutate: o.mutate === true,
         bodyLimit: o.bodyLimit,
         shutdownDelaySeconds: o.shutdownDelay,
         logLevel: o.logLevel,
@@ -95,12 +122,29 @@ export function buildProgram(): Command {
         ...(o.namespaces && o.namespaces.length > 0 ? { namespaces: o.namespaces } : {}),
         clusterDomain: o.clusterDomain,
         onCacheMiss: o.onCacheMiss,
+        ...(o.certSecret
+          ? {
+              certificates: {
+                secretName: o.certSecret,
+                namespace: o.certNamespace,
+                names: o.certNames,
+                validatingWebhookConfigurations: o.validatingWebhookConfiguration ? [o.validatingWebhookConfiguration] : [],
+                mutatingWebhookConfigurations: o.mutatingWebhookConfiguration ? [o.mutatingWebhookConfiguration] : [],
+              },
+            }
+          : {}),
       };
-      const server = await startServer(settings);
+      // Handlers come first: a SIGTERM that arrives while the server starts still drains it.
+      let server: RunningServer | undefined;
+      let requested: string | undefined;
+      const stop = (reason: string) => void server?.shutdown(reason).then(() => process.exit(0));
       for (const signal of ['SIGTERM', 'SIGINT'] as const)
         process.once(signal, () => {
-          void server.shutdown(signal).then(() => process.exit(0));
+          requested = signal;
+          stop(signal);
         });
+      server = await startServer(settings);
+      if (requested) stop(requested);
     });
 
   registerCheck(program);

@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ServeSettings } from '../config.ts';
 import { resolveClusterAccess } from '../cluster/credentials.ts';
+import { CertManager } from '../certs/manager.ts';
+import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterCache, kubeTransport, type Timings, type Transport } from '../cluster/informers.ts';
 import type { ClusterView } from '../rules/context.ts';
 import { buildApp } from './app.ts';
@@ -73,6 +75,52 @@ function startClusterCache(settings: ServeSettings, deps: ServeDeps, logger: Log
   return cache;
 }
 
+/**
+ * The selfSigned mode's manager (src/certs): keeps the CA and serving certificate in a Secret,
+ * publishes the CA bundle into our webhook configurations and renews before expiry. A failure
+ * never stops serving: the mounted certificate stays in use and the manager tries again.
+ */
+function startCertificateManager(
+  settings: ServeSettings,
+  logger: Logger,
+  onServingPair: (pair: KeyPair) => void,
+  onError: (err: unknown) => void,
+): () => void {
+  const certs = settings.certificates;
+  if (!certs) return () => {};
+  const kubeConfig = new KubeConfig();
+  if (settings.kubeconfig) kubeConfig.loadFromFile(settings.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  const manager = new CertManager({
+    kubeConfig,
+    namespace: certs.namespace,
+    secretName: certs.secretName,
+    names: certs.names,
+    validatingWebhookConfigurations: certs.validatingWebhookConfigurations,
+    mutatingWebhookConfigurations: certs.mutatingWebhookConfigurations,
+    onServingPair,
+    onError,
+    log: (msg, fields) => logger.info(fields ?? {}, msg),
+  });
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const start = () => {
+    manager.start().then(
+      (state) => logger.info({ secret: `${certs.namespace}/${certs.secretName}`, resourceVersion: state.resourceVersion }, 'certificate manager started'),
+      (err) => {
+        onError(err);
+        if (!stopped) retry = setTimeout(start, 30_000).unref();
+      },
+    );
+  };
+  start();
+  return () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    manager.stop();
+  };
+}
+
 async function initialPair(settings: ServeSettings): Promise<KeyPair> {
   if (settings.tlsCertFile && settings.tlsKeyFile) return readPair(settings.tlsCertFile, settings.tlsKeyFile);
   if (settings.tlsCertFile || settings.tlsKeyFile) throw new Error('--tls-cert-file and --tls-key-file go together');
@@ -113,21 +161,33 @@ export async function startServer(settings: ServeSettings, deps: ServeDeps = {})
   }
   logger.info({ address, mutate: settings.mutate, selfSigned: !settings.tlsCertFile, notAfter }, 'serving');
 
+  /** Every certificate change, from the files or from the manager, goes through here. */
+  const install = (next: KeyPair, source: string) => {
+    const { notAfter: nextNotAfter } = checkPair(next);
+    swapCertificate(app.server as unknown as import('node:tls').Server, next);
+    metrics.certificateExpiry.set(nextNotAfter.getTime() / 1000);
+    metrics.certificateReloads.inc({ result: 'ok' });
+    logger.info({ notAfter: nextNotAfter, source }, 'serving certificate replaced');
+  };
+  const reloadFailed = (err: unknown, source: string) => {
+    metrics.certificateReloads.inc({ result: 'error' });
+    logger.warn({ err: String(err), source }, 'serving certificate not replaced; keeping the current one');
+  };
+
   let stopWatching = () => {};
   if (settings.tlsCertFile && settings.tlsKeyFile) {
     stopWatching = watchPair(settings.tlsCertFile, settings.tlsKeyFile, pair, {
-      onReload: (next, nextNotAfter) => {
-        swapCertificate(app.server as unknown as import('node:tls').Server, next);
-        metrics.certificateExpiry.set(nextNotAfter.getTime() / 1000);
-        metrics.certificateReloads.inc({ result: 'ok' });
-        logger.info({ notAfter: nextNotAfter }, 'serving certificate reloaded');
-      },
-      onError: (err) => {
-        metrics.certificateReloads.inc({ result: 'error' });
-        logger.warn({ err: String(err) }, 'serving certificate not reloaded; keeping the current one');
-      },
+      onReload: (next) => install(next, 'files'),
+      onError: (err) => reloadFailed(err, 'files'),
     });
   }
+  const stopCertificates = startCertificateManager(settings, logger, (next) => {
+    try {
+      install(next, 'certificate manager');
+    } catch (err) {
+      reloadFailed(err, 'certificate manager');
+    }
+  }, (err) => reloadFailed(err, 'certificate manager'));
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string) => {
@@ -137,6 +197,7 @@ export async function startServer(settings: ServeSettings, deps: ServeDeps = {})
       logger.info({ reason, delaySeconds: settings.shutdownDelaySeconds }, 'not ready; draining before close');
       await new Promise((r) => setTimeout(r, settings.shutdownDelaySeconds * 1000));
       stopWatching();
+      stopCertificates();
       // close() stops accepting, closes idle keep-alive sockets and waits for requests in flight.
       await app.close();
       await stopCache();

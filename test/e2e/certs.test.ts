@@ -258,3 +258,42 @@ t.test("the chart's RBAC is all the manager needs", async (t) => {
   const other = new CertManager({ kubeConfig: saKc, namespace: NAMESPACE, secretName: 'someone-else', names: ['x'] });
   await t.rejects(other.read(), { code: 403 }, 'no access to other Secrets');
 });
+
+t.test('`serve` runs the manager and serves what it issues', async (t) => {
+  const { startServer } = await import('../../src/server/serve.ts');
+  const { defaultServeSettings } = await import('../../src/config.ts');
+  const { pino } = await import('pino');
+  const { connect } = await import('node:tls');
+  const secretName = 'serve-managed';
+  const server = await startServer(
+    {
+      ...defaultServeSettings,
+      port: 0,
+      host: '127.0.0.1',
+      selfSigned: true,
+      shutdownDelaySeconds: 0,
+      clusterChecks: 'off',
+      kubeconfig: cp.kubeconfig,
+      certificates: { secretName, namespace: NAMESPACE, names: LOCAL_NAMES, validatingWebhookConfigurations: [VWC], mutatingWebhookConfigurations: [] },
+    },
+    { logger: pino({ level: 'silent' }) },
+  );
+  t.teardown(() => server.shutdown('test end'));
+  let state: CertState | null = null;
+  for (let i = 0; i < 100 && !state; i++) {
+    state = await secretState(secretName);
+    if (!state) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(state, 'the Secret was created by the serving process');
+  if (!state) return;
+  const presented = await new Promise<string>((resolve, reject) => {
+    const { port } = new URL(server.url);
+    const socket = connect({ host: '127.0.0.1', port: Number(port), ca: state!.bundle, servername: 'localhost' }, () => {
+      resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+  t.equal(presented, fingerprint(splitPem(state.serving.cert)[0] ?? state.serving.cert), 'the server presents the issued certificate, trusted by the published CA');
+  t.ok((await caBundles()).every((b) => caFingerprints(b).includes(fingerprint(state!.signer.cert))), 'the CA is in every caBundle');
+});
