@@ -58,9 +58,12 @@ t.test('the rendered Deployment starts the server and its probes pass', async (t
 
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  for (const e of c.env as { name: string; value?: string }[]) {
-    if (e.value === undefined) continue; // fieldRef values come from the kubelet
-    env[e.name] = e.value.replace('/etc/redis-istio-guard/tls', dir);
+  for (const e of c.env as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }[]) {
+    // fieldRef values come from the kubelet: fill them as it would.
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    if (field === 'metadata.namespace') env[e.name] = NAMESPACE;
+    else if (field === 'metadata.name') env[e.name] = 'rig-redis-istio-guard-0';
+    if (e.value !== undefined) env[e.name] = e.value.replace('/etc/redis-istio-guard/tls', dir);
   }
   // Only the address differs from the pod: a free loopback port instead of 0.0.0.0:8443.
   env.REDIS_ISTIO_GUARD_PORT = String(port);
