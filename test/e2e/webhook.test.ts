@@ -1,8 +1,10 @@
 /**
- * End-to-end: the webhook registered the way users register it (a URL on 127.0.0.1 with its
- * caBundle) in front of a real kube-apiserver, driven with the kubectl built from the pinned
- * Kubernetes module. Every scenario asserts kubectl's exit code and what it printed, since that is
- * what a user or a CI log shows.
+ * End-to-end: the webhook registered the way users register it (the chart's Validating and Mutating
+ * WebhookConfigurations, rendered with helm, pointed at a URL on 127.0.0.1 with its caBundle) in
+ * front of a real kube-apiserver, driven with the kubectl built from the pinned Kubernetes module.
+ * Every scenario asserts kubectl's exit code and what it printed, since that is what a user or a CI
+ * log shows. The in-process webhook runs with the cluster-aware checks on, its informers reading
+ * the same API server through the control plane's kubeconfig.
  *
  * Webhook configurations reach the apiserver's admission chain through an informer, so after each
  * change a dry-run sentinel is polled until the change is in effect (waitForWebhook).
@@ -16,8 +18,9 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
+import { alwaysComplete, ClusterIndex } from '../../src/cluster/index.ts';
 import { defaultServeSettings } from '../../src/config.ts';
-import { defaultContext } from '../../src/rules/context.ts';
+import { defaultContext, type ClusterView } from '../../src/rules/context.ts';
 import { decide, kindOfObject } from '../../src/rules/engine.ts';
 import type { KubeObject } from '../../src/rules/types.ts';
 import { startServer } from '../../src/server/serve.ts';
@@ -26,12 +29,14 @@ import { rec } from '../fixtures/objects.ts';
 import { startControlPlane, type ExecResult } from '../harness/controlplane.ts';
 import {
   CONFIGURATION_NAME,
-  MUTATING_WEBHOOK,
+  MUTATING_CONFIGURATION_NAME,
   VALIDATING_WEBHOOK,
+  assertNamespaceSelected,
   mutatingWebhookConfiguration,
   validatingWebhookConfiguration,
   type FailurePolicy,
 } from '../harness/webhook-config.ts';
+import { get } from '../helpers/review.ts';
 
 // A first run may build kube-apiserver, kubectl and etcd from source.
 t.setTimeout(30 * 60 * 1000);
@@ -48,18 +53,32 @@ const DENIED = `admission webhook "${VALIDATING_WEBHOOK}" denied the request:`;
 const manifest = (name: string) => relative(process.cwd(), join(MANIFESTS, name));
 const readManifest = (name: string) => parseYaml(readFileSync(join(MANIFESTS, name), 'utf8')) as KubeObject;
 
-/** What the rule engine itself says about a manifest: the words kubectl must show. */
-function engineSays(name: string, namespace: string, operation: 'CREATE' | 'UPDATE' = 'CREATE', oldObject?: KubeObject) {
+/**
+ * What the rule engine itself says about a manifest: the words kubectl must show. `cluster` is the
+ * cluster the test expects the webhook to see (for the cluster-aware VirtualService rules).
+ */
+function engineSays(name: string, namespace: string, operation: 'CREATE' | 'UPDATE' = 'CREATE', oldObject?: KubeObject, cluster?: ClusterView) {
   const object = { ...readManifest(name) };
   object.metadata = { ...(object.metadata as object), namespace };
   const kind = kindOfObject(object);
   if (!kind) throw new Error(`${name}: not a kind the rules know`);
-  const d = decide({ operation, kind, object, oldObject }, defaultContext(namespace));
+  const d = decide({ operation, kind, object, oldObject }, { ...defaultContext(namespace), ...(cluster ? { cluster } : {}) });
   return { errors: d.errors.map((f) => f.message), warnings: d.warnings.map((f) => f.message) };
 }
 
 const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');
 const show = (r: ExecResult) => `exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until cond holds; throws after timeoutMs. Returns the time it took. */
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await cond()) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(100);
+  }
+}
 
 // ---- the control plane and the webhook under test ----
 
@@ -85,17 +104,35 @@ const logStream = new Writable({
     done();
   },
 });
+const serverStarted = Date.now();
 const server = await startServer(
-  { ...defaultServeSettings, port: 0, host: '127.0.0.1', selfSigned: true, mutate: true, shutdownDelaySeconds: 0, logLevel: 'info' },
+  {
+    ...defaultServeSettings,
+    port: 0,
+    host: '127.0.0.1',
+    selfSigned: true,
+    mutate: true,
+    shutdownDelaySeconds: 0,
+    logLevel: 'info',
+    clusterChecks: 'on',
+    kubeconfig: cp.kubeconfig,
+  },
   { logger: pino({ level: 'info', base: { app: 'redis-istio-guard' } }, logStream) },
 );
 t.teardown(() => server.shutdown('test over'));
 if (!/^https:\/\/127\.0\.0\.1:\d+$/.test(server.url)) throw new Error(`webhook URL ${server.url} is not on 127.0.0.1`);
+if (!server.cluster) throw new Error('the webhook server started without cluster checks');
+/** The webhook's live cache, to wait for the informers to catch up. */
+const liveIndex = server.cluster.index;
+// Ready means every informer has listed (caches synced): only then can a missing Service be judged.
+await until('webhook /readyz 200 (cluster caches synced)', async () => (await get(server.url, server.certificate, '/readyz')).status === 200, 60_000);
+t.comment(`webhook ready (cluster caches synced) ${Date.now() - serverStarted} ms after start`);
 
 const admissions = (filter: Record<string, unknown>) =>
   webhookLog.filter((l) => l.msg === 'admission' && Object.entries(filter).every(([k, v]) => l[k] === v));
 
 async function freshNamespace(name: string): Promise<string> {
+  assertNamespaceSelected(name);
   const res = await cp.kubectl(['create', 'namespace', name]);
   if (res.code !== 0) throw new Error(`create namespace ${name}: ${show(res)}`);
   return name;
@@ -247,6 +284,92 @@ void scenario('3 a Gateway with a partial wildcard host is refused with our mess
   t.match(get.stderr, 'NotFound');
 });
 
+void scenario('4 a VirtualService to a missing Service is refused, accepted once the Service exists; a wrong port is refused', async (t) => {
+  const ns = await freshNamespace('s4-virtualservice');
+  const VS_RESOURCE = 'virtualservice.networking.istio.io';
+  // The Gateway the VirtualServices name, so that the Gateway checks (warnings) have nothing to say.
+  await freshNamespace('istio-system');
+  const gwFile = manifest('gateway-redis.yaml');
+  const gw = await cp.kubectl(['apply', '-f', gwFile]);
+  t.equal(gw.code, 0, show(gw));
+  t.equal(gw.stdout, 'gateway.networking.istio.io/redis-gateway created\n');
+  t.equal(gw.stderr, '', 'the Gateway has no warning');
+  await until('the webhook cache has the Gateway', () => liveIndex.gateway('istio-system', 'redis-gateway') !== undefined);
+
+  // The cluster the webhook should see: the Gateway, then also Service db1; nothing else matters here.
+  const expectedCluster = new ClusterIndex({ completeness: alwaysComplete });
+  expectedCluster.upsert(readManifest('gateway-redis.yaml'));
+
+  const file = manifest('vs-db1.yaml');
+  const refused = await cp.kubectl(['apply', '-n', ns, '-f', file]);
+  record('VirtualService to a missing Service refused', `kubectl apply -n ${ns} -f ${file}`, refused);
+  t.equal(refused.code, 1, show(refused));
+  t.equal(refused.stdout, '');
+  const missing = engineSays('vs-db1.yaml', ns, 'CREATE', undefined, expectedCluster);
+  t.same(missing.warnings, []);
+  t.equal(missing.errors.length, 1, 'one error');
+  t.match(
+    missing.errors[0],
+    `spec.tls[0].route[0].destination.host: Invalid value: "db1": Service "db1" not found in namespace "${ns}"`,
+    'the message names the host and the namespace',
+  );
+  const refusal = `Error from server (Forbidden): error when creating "${file}": ${DENIED} ${missing.errors[0]}\n`;
+  t.equal(refused.stderr, refusal);
+  t.match(admissions({ namespace: ns, name: 'db1', kind: 'networking.istio.io/v1/VirtualService', allowed: false }), [{}], 'our webhook judged it');
+  const notStored = await cp.kubectl(['get', VS_RESOURCE, 'db1', '-n', ns]);
+  t.equal(notStored.code, 1, 'nothing stored');
+  t.match(notStored.stderr, 'NotFound');
+
+  const svcFile = manifest('service-db1.yaml');
+  const svc = await cp.kubectl(['apply', '-n', ns, '-f', svcFile]);
+  t.equal(svc.code, 0, show(svc));
+  t.equal(svc.stdout, 'service/db1 created\n');
+  expectedCluster.upsert({ ...readManifest('service-db1.yaml'), metadata: { name: 'db1', namespace: ns } });
+  t.same(engineSays('vs-db1.yaml', ns, 'CREATE', undefined, expectedCluster), { errors: [], warnings: [] }, 'the engine admits it now');
+
+  // The same apply, until the webhook's informer has seen the Service; until then, the same refusal.
+  const created = Date.now();
+  let attempts = 0;
+  let accepted: ExecResult | undefined;
+  while (Date.now() - created < 30_000) {
+    attempts++;
+    const res = await cp.kubectl(['apply', '-n', ns, '-f', file]);
+    if (res.code === 0 || res.stderr !== refusal) {
+      accepted = res;
+      break;
+    }
+    await sleep(100);
+  }
+  t.ok(accepted, `accepted within 30 s of creating the Service (${attempts} applies)`);
+  if (!accepted) return;
+  t.comment(`Service created → the same apply accepted after ${Date.now() - created} ms, ${attempts} applies`);
+  record('the same apply once the Service exists', `kubectl apply -n ${ns} -f ${file}`, accepted);
+  t.equal(accepted.code, 0, show(accepted));
+  t.equal(accepted.stdout, `${VS_RESOURCE}/db1 created\n`);
+  t.equal(accepted.stderr, '', 'no warning');
+  t.match(admissions({ namespace: ns, name: 'db1', kind: 'networking.istio.io/v1/VirtualService', allowed: true }), [{}]);
+  const stored = await cp.kubectl(['get', VS_RESOURCE, 'db1', '-n', ns, '-o', 'jsonpath={.spec.tls[0].route[0].destination}']);
+  t.equal(stored.code, 0, show(stored));
+  t.same(JSON.parse(stored.stdout), { host: 'db1', port: { number: 12000 } }, 'stored');
+
+  const wrongFile = manifest('vs-db1-wrong-port.yaml');
+  const wrong = await cp.kubectl(['apply', '-n', ns, '-f', wrongFile]);
+  record('VirtualService to a port the Service lacks refused', `kubectl apply -n ${ns} -f ${wrongFile}`, wrong);
+  t.equal(wrong.code, 1, show(wrong));
+  t.equal(wrong.stdout, '');
+  const port = engineSays('vs-db1-wrong-port.yaml', ns, 'CREATE', undefined, expectedCluster);
+  t.same(port.warnings, []);
+  t.equal(port.errors.length, 1, 'one error');
+  t.match(
+    port.errors[0],
+    `spec.tls[0].route[0].destination.port.number: Invalid value: 9999: Service "db1" in namespace "${ns}" has no port 9999`,
+  );
+  t.match(port.errors[0], 'its ports: 12000 (redis)', "the Service's ports are listed");
+  t.equal(wrong.stderr, `Error from server (Forbidden): error when creating "${wrongFile}": ${DENIED} ${port.errors[0]}\n`);
+  const wrongStored = await cp.kubectl(['get', VS_RESOURCE, 'db1-wrong-port', '-n', ns]);
+  t.equal(wrongStored.code, 1, 'nothing stored');
+});
+
 void scenario('5 kubectl apply --dry-run=server gives the same refusal and stores nothing', async (t) => {
   const ns = await freshNamespace('s5-dry-run');
   const file = manifest('rec-istio-hyphen.yaml');
@@ -300,7 +423,7 @@ void scenario('6 warnings print as Warning: lines and the apply succeeds', async
 void scenario('7 with the mutating webhook on, a hyphen REC is stored with the dot suffix', async (t) => {
   const ns = await freshNamespace('s7-mutate');
   t.teardown(async () => {
-    await cp.kubectl(['delete', 'mutatingwebhookconfiguration', CONFIGURATION_NAME, '--ignore-not-found']);
+    await cp.kubectl(['delete', 'mutatingwebhookconfiguration', MUTATING_CONFIGURATION_NAME, '--ignore-not-found']);
     await waitFor('mutating webhook removed', async () => deniedByUs(await probe(hyphenProbe)));
   });
   const before = await probe(hyphenProbe);
