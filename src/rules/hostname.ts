@@ -16,15 +16,16 @@ const WILDCARD_LABEL = /^(?:\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9]
 export const q = (s: string): string => JSON.stringify(s);
 
 /** Go measures strings in bytes; so must we, or non-ASCII names slip past the 255 limit. */
-const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
+const byteLength = (s: string): number => (s.length > NAME_MAX / 3 ? Buffer.byteLength(s, 'utf8') : s.length);
 
+// The label patterns accept ASCII only, so a matching label's length is its byte length.
 export function isDNS1123Label(s: string): boolean {
-  return byteLength(s) <= LABEL_MAX && DNS1123_LABEL.test(s);
+  return s.length <= LABEL_MAX && DNS1123_LABEL.test(s);
 }
 
 /** `*`, `*label`, `*-label` or a plain label: the only forms Istio allows in a first label. */
 export function isWildcardDNS1123Label(s: string): boolean {
-  return byteLength(s) <= LABEL_MAX && WILDCARD_LABEL.test(s);
+  return s.length <= LABEL_MAX && WILDCARD_LABEL.test(s);
 }
 
 /** Go's strconv.Atoi succeeds: optional sign, digits, and the value fits in 64 bits. */

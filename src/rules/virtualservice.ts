@@ -31,16 +31,25 @@ interface Binding {
   gatewayOnly: boolean;
   /** some tls match has sniHosts */
   hasSni: boolean;
+  /** Istio's verdict per sniHost, shared by the syntax and the coverage rule. */
+  sniErrors: Map<string, string | undefined>;
 }
 
+/** Several rules ask about the same object; work it out once per object. */
+const bindings = new WeakMap<object, Binding>();
+
 function binding(obj: KubeObject): Binding {
+  const cached = bindings.get(obj);
+  if (cached) return cached;
   const spec = obj.spec;
   const hosts = arrayOf(field(spec, 'hosts')).filter((h): h is string => typeof h === 'string');
   const gateways = arrayOf(field(spec, 'gateways')).filter((g): g is string => typeof g === 'string');
   const hasSni = arrayOf(field(spec, 'tls')).some((route) =>
     arrayOf(field(route, 'match')).some((m) => arrayOf(field(m, 'sniHosts')).length > 0),
   );
-  return { hosts, gateways, gatewayOnly: gateways.length > 0 && !gateways.includes(MESH), hasSni };
+  const b: Binding = { hosts, gateways, gatewayOnly: gateways.length > 0 && !gateways.includes(MESH), hasSni, sniErrors: new Map() };
+  bindings.set(obj, b);
+  return b;
 }
 
 const STRICT_PARTIAL =
@@ -112,8 +121,11 @@ function forEachTlsMatch(obj: KubeObject, visit: (match: Json, path: string) => 
 
 /** Istio's own verdict on a sniHost's syntax (validateSniHost), before our stricter rule. */
 function istioSniError(sni: string, b: Binding): string | undefined {
+  if (b.sniErrors.has(sni)) return b.sniErrors.get(sni);
   // For sniHosts Istio tests only for the literal "mesh": no gateways counts as gateway-bound here.
-  return b.gateways.includes(MESH) ? validateWildcardDomain(sni) : validateWildcardDomainForVirtualServiceBoundToGateway(true, sni);
+  const err = b.gateways.includes(MESH) ? validateWildcardDomain(sni) : validateWildcardDomainForVirtualServiceBoundToGateway(true, sni);
+  b.sniErrors.set(sni, err);
+  return err;
 }
 
 /** A sniHost's syntax verdict: undefined when fine, or a finding. */
