@@ -1,7 +1,7 @@
 /**
  * Part 1: the limit of our stack. The webhook against a bare node:https server answering a
  * fixed AdmissionReview, same client, same payloads, on 127.0.0.1 over TLS with keep-alive.
- *   node bench/direct.ts            every payload at 10 and 50 connections, 3 rounds of 10 s
+ *   node bench/direct.ts            every payload at 10 and 50 connections, 3 rounds of 6 s
  *   node bench/direct.ts --quick    VirtualService with 20 routes at 50 connections, 3 rounds of 5 s
  * Rounds alternate baseline and webhook so that drift on the machine hits both alike.
  */
@@ -11,7 +11,7 @@ import { certFiles, load, machine, median, spread, startBaseline, startFastifyFl
 
 const quick = process.argv.includes('--quick');
 const rounds = 3;
-const seconds = quick ? 5 : 10;
+const seconds = quick ? 5 : 6;
 
 const routes = (n: number) =>
   virtualService(

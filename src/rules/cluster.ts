@@ -283,6 +283,31 @@ interface Resolved {
  * Visits every destination whose Service the view can judge. Sites whose namespace is not
  * complete go to `skipped`; sites without a Service go to `missing`.
  */
+/** What every cluster rule body works with. */
+interface ClusterRuleScope {
+  id: string;
+  obj: KubeObject;
+  ctx: RuleContext;
+  cluster: ClusterView;
+  out: Finding[];
+  skipped: Skipped;
+}
+
+/**
+ * A VirtualService rule that needs the cluster view: without one (no cache, no manifests) it has
+ * nothing to say; checks it cannot judge are collected and reported after its findings.
+ */
+function defineClusterRule(id: string, summary: string, skipSeverity: Severity, body: (scope: ClusterRuleScope) => void): Rule {
+  return defineRule(id, 'VirtualService', summary, (ruleId, obj, ctx) => {
+    const cluster = ctx.cluster;
+    if (!cluster) return [];
+    const out: Finding[] = [];
+    const skipped = new Skipped(ruleId, skipSeverity);
+    body({ id: ruleId, obj, ctx, cluster, out, skipped });
+    return [...out, ...skipped.findings(cluster)];
+  });
+}
+
 function destinations(
   obj: KubeObject,
   ctx: RuleContext,
@@ -299,15 +324,11 @@ function destinations(
   });
 }
 
-export const vsDestinationService = defineRule(
+export const vsDestinationService = defineClusterRule(
   'vs-destination-service',
-  'VirtualService',
   'Each destination host that names a cluster Service names one that exists, or that the Redis Enterprise operator will create (istioctl analyze: IST0101).',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
-    const out: Finding[] = [];
-    const skipped = new Skipped(id, 'error');
+  'error',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     destinations(obj, ctx, cluster, {
       skipped: (site, ref) => skipped.add(cluster, 'Service', ref.namespace, `${site.path}.host`, site.host),
       missing: (site, ref) => {
@@ -331,18 +352,14 @@ export const vsDestinationService = defineRule(
         out.push(fix !== undefined ? { ...f, fix } : f);
       },
     });
-    return [...out, ...skipped.findings(cluster)];
   },
 );
 
-export const vsDestinationPending = defineRule(
+export const vsDestinationPending = defineClusterRule(
   'vs-destination-pending',
-  'VirtualService',
   'A destination Service that the Redis Enterprise operator will create, but has not yet, is admitted with a warning.',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
-    const out: Finding[] = [];
+  'error',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     destinations(obj, ctx, cluster, {
       found: ({ site, ref, service }) => {
         if (!service.predictedBy) return;
@@ -357,18 +374,14 @@ export const vsDestinationPending = defineRule(
         );
       },
     });
-    return out;
   },
 );
 
-export const vsDestinationFqdn = defineRule(
+export const vsDestinationFqdn = defineClusterRule(
   'vs-destination-fqdn',
-  'VirtualService',
   'A destination written "name.namespace" or "name.namespace.svc" names a Service, but Istio expands only short names: use the full name.',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
-    const out: Finding[] = [];
+  'error',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     destinations(obj, ctx, cluster, {
       found: ({ site, ref }) => {
         if (ref.form !== 'name.ns' && ref.form !== 'name.ns.svc') return;
@@ -384,19 +397,14 @@ export const vsDestinationFqdn = defineRule(
         );
       },
     });
-    return out;
   },
 );
 
-export const vsDestinationServicePort = defineRule(
+export const vsDestinationServicePort = defineClusterRule(
   'vs-destination-service-port',
-  'VirtualService',
   'destination.port.number is a port of the destination Service; a Service with several ports needs one (istioctl analyze: IST0101 host:port, IST0112).',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
-    const out: Finding[] = [];
-    const skipped = new Skipped(id, 'error');
+  'error',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     destinations(obj, ctx, cluster, {
       skipped: (site, ref) => {
         if (field(site.dest, 'port') !== undefined) skipped.add(cluster, 'Service', ref.namespace, `${site.path}.port`, site.host);
@@ -439,7 +447,6 @@ export const vsDestinationServicePort = defineRule(
         out.push(ports.length === 1 && ports[0] ? { ...f, message: `${f.message}; use ${ports[0].port}`, fix: String(ports[0].port) } : f);
       },
     });
-    return [...out, ...skipped.findings(cluster)];
   },
 );
 
@@ -479,15 +486,11 @@ function forEachResolvedGateway(obj: KubeObject, ctx: RuleContext, visit: (ref: 
   });
 }
 
-export const vsGatewayExists = defineRule(
+export const vsGatewayExists = defineClusterRule(
   'vs-gateway-exists',
-  'VirtualService',
   'Each referenced Gateway (spec.gateways, match[].gateways) exists (istioctl analyze: IST0101); a warning, since a deploy may apply it next.',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
-    const out: Finding[] = [];
-    const skipped = new Skipped(id, 'warning');
+  'warning',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     forEachResolvedGateway(obj, ctx, (ref, written, path) => {
       if (safe(() => cluster.gateway(ref.namespace, ref.name), undefined)) return;
       if (!safe(() => cluster.complete('Gateway', ref.namespace), false)) return skipped.add(cluster, 'Gateway', ref.namespace, path, written);
@@ -502,7 +505,6 @@ export const vsGatewayExists = defineRule(
       );
       out.push(close.length > 0 ? { ...f, fix: spelled(close[0] ?? '') } : f);
     });
-    return [...out, ...skipped.findings(cluster)];
   },
 );
 
@@ -524,17 +526,13 @@ export function gatewayHostsVisibleFrom(hosts: readonly string[], gatewayNamespa
   return out;
 }
 
-export const vsGatewayHost = defineRule(
+export const vsGatewayHost = defineClusterRule(
   'vs-gateway-host',
-  'VirtualService',
   'At least one VirtualService host is served by each referenced Gateway (istioctl analyze: IST0132).',
-  (id, obj, ctx) => {
-    const cluster = ctx.cluster;
-    if (!cluster) return [];
+  'warning',
+  ({ id, obj, ctx, cluster, out, skipped }) => {
     const vsHosts = arrayOf(field(obj.spec, 'hosts')).filter((h): h is string => typeof h === 'string');
-    if (vsHosts.length === 0) return []; // a delegate: bound through its parent
-    const out: Finding[] = [];
-    const skipped = new Skipped(id, 'warning');
+    if (vsHosts.length === 0) return; // a delegate: bound through its parent
     const seen = new Set<string>();
     forEachResolvedGateway(obj, ctx, (ref, written, path) => {
       const key = `${ref.namespace}/${ref.name}`;
@@ -563,7 +561,6 @@ export const vsGatewayHost = defineRule(
         ),
       );
     });
-    return [...out, ...skipped.findings(cluster)];
   },
 );
 

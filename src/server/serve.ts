@@ -129,7 +129,10 @@ async function initialPair(settings: ServeSettings): Promise<KeyPair> {
 }
 
 export async function startServer(settings: ServeSettings, deps: ServeDeps = {}): Promise<RunningServer> {
-  const logger = deps.logger ?? pino({ level: settings.logLevel, base: { app: 'redis-istio-guard' } });
+  // Asynchronous writes: a synchronous write per admission stalls the event loop whenever the
+  // log pipe is full (the profile showed pino waiting in its write retry). Flushed on shutdown.
+  const logger =
+    deps.logger ?? pino({ level: settings.logLevel, base: { app: 'redis-istio-guard' } }, pino.destination({ dest: 1, sync: false }));
   const pair = await initialPair(settings);
   const { notAfter } = checkPair(pair);
   const metrics = createMetrics();
@@ -202,6 +205,7 @@ export async function startServer(settings: ServeSettings, deps: ServeDeps = {})
       await app.close();
       await stopCache();
       logger.info('stopped');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })();
     return stopping;
   };
