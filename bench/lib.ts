@@ -50,8 +50,10 @@ export function startChild(args: string[], env: NodeJS.ProcessEnv = {}): Promise
 
 /** Our webhook, as it runs in production: the compiled CLI, info logs (to /dev/null here). */
 export function startWebhook(cert: string, key: string, extra: string[] = []): Promise<Child> {
+  // RIG_BENCH_NODE_FLAGS: V8 flags for the webhook process only, e.g. "--max-old-space-size=128".
+  const flags = (process.env.RIG_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   return startChild(
-    [join(repo, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--tls-cert-file', cert, '--tls-key-file', key, '--shutdown-delay', '0', ...extra],
+    [...flags, join(repo, 'dist/cli/main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--tls-cert-file', cert, '--tls-key-file', key, '--shutdown-delay', '0', ...extra],
   );
 }
 
