@@ -76,6 +76,23 @@ t.test('a certificate file swapped while requests run is picked up without a dro
   t.equal(await presentedCert(s.url), after, 'a bad file does not replace the good certificate');
 });
 
+t.test('TLS 1.2 or later only', async (t) => {
+  const s = await startServer({ ...defaultServeSettings, port: 0, host: '127.0.0.1', selfSigned: true, shutdownDelaySeconds: 0 }, { logger: quiet });
+  t.teardown(() => s.shutdown('test end'));
+  const { port } = new URL(s.url);
+  const handshake = (maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') =>
+    new Promise<string>((res, rej) => {
+      const socket = connect({ host: '127.0.0.1', port: Number(port), ca: s.certificate, servername: 'localhost', minVersion: 'TLSv1', maxVersion }, () => {
+        res(socket.getProtocol() ?? '');
+        socket.end();
+      });
+      socket.on('error', rej);
+    });
+  t.equal(await handshake('TLSv1.3'), 'TLSv1.3');
+  t.equal(await handshake('TLSv1.2'), 'TLSv1.2');
+  await t.rejects(handshake('TLSv1.1'), 'TLS 1.1 is refused');
+});
+
 t.test('shutdown: not ready at once, keeps answering, finishes in-flight requests', async (t) => {
   const s = await startServer({ ...defaultServeSettings, port: 0, host: '127.0.0.1', selfSigned: true, shutdownDelaySeconds: 1 }, { logger: quiet });
   const agent = new Agent({ keepAlive: true });
