@@ -32,7 +32,7 @@ const vs = virtualService(
   { namespace: 'bench', gateways: ['mesh'] },
 );
 const body = JSON.stringify(vs);
-const webhook = await startWebhook(cert, key, ['--cluster-checks', 'on', '--kubeconfig', cp.kubeconfig, '--log-level', 'warn']);
+const webhook = await startWebhook(cert, key, ['--cluster-checks', 'on', '--kubeconfig', cp.kubeconfig]);
 const configuration = validatingWebhookConfiguration({ url: webhook.url, caPem: ca, failurePolicy: 'Fail' });
 
 async function dryRuns(connections: number, secs: number) {

@@ -84,7 +84,7 @@ try {
     await fill(n);
     process.stderr.write(`# ${n} Services in the API server (${((Date.now() - fillStarted) / 1000).toFixed(0)} s to create)\n`);
     const started = Date.now();
-    const w = await startWebhook(cert, key, ['--cluster-checks', 'on', '--kubeconfig', cp.kubeconfig, '--log-level', 'warn']);
+    const w = await startWebhook(cert, key, ['--cluster-checks', 'on', '--kubeconfig', cp.kubeconfig]);
     while (!(await ready(w.url))) await new Promise((r) => setTimeout(r, 50));
     const startup = (Date.now() - started) / 1000;
     const idleRss = rssMiB(w.proc.pid as number);
