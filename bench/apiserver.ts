@@ -48,7 +48,7 @@ async function dryRuns(connections: number, secs: number) {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad: r.errors + r.timeouts + r.non2xx };
 }
 
-/** Registers or removes the webhook and waits until a dry run shows it (the webhook logs nothing at warn). */
+/** Registers or removes the webhook and waits until a dry run shows the change. */
 async function setWebhook(on: boolean) {
   if (on) {
     const res = await cp.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', configuration);
