@@ -6,6 +6,7 @@
  */
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { IndexedKind } from '../cluster/index.ts';
+import { RESOURCES } from '../cluster/informers.ts';
 
 export interface LiveClusterOptions {
   kubeconfig?: string | undefined;
@@ -22,12 +23,8 @@ export class ClusterUnavailable extends Error {}
 
 const PAGE = 500;
 
-/** Each custom kind with the versions to try, newest first (a CRD may serve only an older one). */
-const CUSTOM: { kind: IndexedKind; group: string; versions: string[]; plural: string }[] = [
-  { kind: 'Gateway', group: 'networking.istio.io', versions: ['v1', 'v1beta1', 'v1alpha3'], plural: 'gateways' },
-  { kind: 'RedisEnterpriseCluster', group: 'app.redislabs.com', versions: ['v1', 'v1alpha1'], plural: 'redisenterpriseclusters' },
-  { kind: 'RedisEnterpriseDatabase', group: 'app.redislabs.com', versions: ['v1alpha1', 'v1'], plural: 'redisenterprisedatabases' },
-];
+/** The custom kinds, with the versions to try in order: the same table the webhook's cache reads. */
+const CUSTOM = [RESOURCES.Gateway, RESOURCES.RedisEnterpriseCluster, RESOURCES.RedisEnterpriseDatabase];
 
 function loadConfig(opts: LiveClusterOptions): { kc: KubeConfig; server: string } {
   const kc = new KubeConfig();
