@@ -8,7 +8,7 @@ import { classify, gvkOf, type ObjectKind } from './object.ts';
 import { gatewayRules } from './gateway.ts';
 import { recRules } from './rec.ts';
 import type { Rule } from './rule.ts';
-import type { Finding, GroupVersionKind, KubeObject } from './types.ts';
+import type { Finding, KubeObject } from './types.ts';
 import { virtualServiceRules } from './virtualservice.ts';
 
 export const builtinRules: readonly Rule[] = [...recRules, ...gatewayRules, ...virtualServiceRules, ...clusterRules];
@@ -88,8 +88,4 @@ export function decide(
 export function kindOfObject(obj: unknown): ObjectKind | undefined {
   const gvk = gvkOf(obj);
   return gvk ? classify(gvk) : undefined;
-}
-
-export function kindOfGVK(gvk: GroupVersionKind): ObjectKind | undefined {
-  return classify(gvk);
 }
